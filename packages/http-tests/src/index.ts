@@ -1,0 +1,12 @@
+export { runHttpScenarios, runScenario } from './register';
+export type { HttpScenarioTarget, RunningApp, ScenarioApp } from './register';
+export { httpScenarios } from './scenarios';
+export type { HttpScenario, HttpScenarioId, ScenarioContext } from './scenarios';
+export { Harness } from './harness';
+export type { ChargeAnswer, RouteName } from './harness';
+export { fixtures, slowly, webStream } from './fixtures';
+export { send, sendBytes, sendRaw, until, requestParts } from './client';
+export type { HttpResult, RawResult, SendOptions } from './client';
+export { countingStore, transactionalStore, unreachableStore } from './stores';
+export type { CountingStore, LedgerClient, LedgerStore } from './stores';
+export { listen } from './listen';

@@ -1,0 +1,214 @@
+// `pnpm bench [--quick]`: builds the packages, runs every benchmark (core lifecycle, HTTP against
+// Express servers, scale), prints their figures and writes docs/benchmarks.md. Benchmarks print;
+// they never fail on a time (these machines are noisy: compare ratios from one sitting).
+//
+// Needs redis-server on PATH (private instances are started on free ports) and PostgreSQL at
+// PG_URL (default postgres://postgres@127.0.0.1:5432/test; only bench_* tables, dropped after).
+// --quick: shorter runs, 100 thousand records instead of 1 million (under 2 minutes here).
+import { execFileSync, execSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } }, allowPositionals: true });
+const QUICK = values.quick;
+const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const started = Date.now();
+const tmp = mkdtempSync(join(tmpdir(), 'oncely-bench-'));
+const run = (command, env = {}) => execSync(command, { stdio: 'inherit', env: { ...process.env, ...env } });
+const step = (name) => console.log(`\n== ${name} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+
+step('build');
+run('pnpm -s build', { TURBO_TELEMETRY_DISABLED: '1' });
+const loadBefore = loadavg();
+
+step('core lifecycle on memoryStore()');
+run('node packages/core/bench/lifecycle.mjs', {
+  BENCH_JSON: join(tmp, 'core.json'),
+  ...(QUICK ? { BENCH_SAMPLES: process.env.BENCH_SAMPLES ?? '5', BENCH_OPS: process.env.BENCH_OPS ?? '5000' } : {}),
+});
+const core = JSON.parse(readFileSync(join(tmp, 'core.json'), 'utf8'));
+
+step('HTTP: autocannon against Express servers');
+run(`node bench/http/run.mjs ${QUICK ? '--quick ' : ''}--json ${join(tmp, 'http.json')}`, { PG_URL });
+const http = JSON.parse(readFileSync(join(tmp, 'http.json'), 'utf8'));
+
+step(`scale: 1 thousand vs ${QUICK ? '100 thousand' : '1 million'} live records; purge`);
+run(`node bench/scale/scale.mjs ${QUICK ? '--quick ' : ''}--json ${join(tmp, 'scale.json')}`, { PG_URL });
+const scale = JSON.parse(readFileSync(join(tmp, 'scale.json'), 'utf8'));
+rmSync(tmp, { recursive: true, force: true });
+const elapsed = (Date.now() - started) / 1000;
+
+// ---------------------------------------------------------------- environment
+const cpuModel = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? '?';
+const version = (path) => JSON.parse(readFileSync(path, 'utf8')).version;
+const dep = (name) => {
+  try {
+    return version(`node_modules/${name}/package.json`);
+  } catch {
+    return '?';
+  }
+};
+let postgresVersion = '?';
+try {
+  postgresVersion = execFileSync('psql', [PG_URL, '-Atc', 'SHOW server_version'], { encoding: 'utf8' }).trim();
+} catch {}
+let redisVersion = '?';
+try {
+  redisVersion = /v=(\S+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1] ?? '?';
+} catch {}
+
+// ---------------------------------------------------------------- markdown
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+const loadAfter = loadavg();
+const f = (x, d = 0) => (x === undefined || Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
+const ms = (x) => f(x, x < 10 ? 2 : 1);
+const R = http.results;
+// Ratios are paired by round (both configurations ran minutes apart at most, in the same round),
+// then the median over rounds: steadier than a ratio of medians when the machine's load drifts.
+const paired = (a, b, workload) => {
+  const x = R[a]?.[workload]?.rounds;
+  const y = R[b]?.[workload]?.rounds;
+  return x && y ? median(x.map((v, i) => v / y[i])) : undefined;
+};
+const ratio = (r) => (r === undefined ? '–' : r.toFixed(2));
+const pct = (r) => (r === undefined ? '–' : `${Math.round(r * 100)}%`);
+const LABEL = {
+  bare: 'bare (no oncely)',
+  memory: 'oncely · memoryStore()',
+  redis: 'oncely · Redis',
+  'redis-limit': 'limit · Redis',
+  'redis-ap': 'oncely · Redis, autopipelining',
+  'redis-limit-ap': 'limit · Redis, autopipelining',
+  postgres: 'oncely · Postgres',
+  'postgres-limit': 'limit · Postgres',
+};
+const PAIRS = [
+  ['redis', 'redis-limit', 'Redis, `enableAutoPipelining: false`'],
+  ['redis-ap', 'redis-limit-ap', 'Redis, `enableAutoPipelining: true`'],
+  ['postgres', 'postgres-limit', 'Postgres'],
+];
+const largeLabel = QUICK ? '100 thousand' : '1 million';
+const coreByName = Object.fromEntries(core.results.map((r) => [r.name, r]));
+const coreFirst = core.results[0];
+const coreReplay = core.results[1];
+
+const lines = [];
+const p = (s = '') => lines.push(s);
+p('# Benchmarks: what oncely costs');
+p();
+p(`Generated by \`pnpm bench${QUICK ? ' --quick' : ''}\` on ${new Date(started).toISOString().replace('T', ' ').slice(0, 16)} UTC in ${f(elapsed)} s. ${QUICK ? '**Quick mode**: short runs (1 s per configuration and round, 2 rounds) and **100 thousand** records instead of 1 million — indicative only; run `pnpm bench` for the full figures.' : 'Full mode: 4 s per configuration and round, 4 rounds, 1 million records.'}`);
+p();
+p('Benchmarks print figures; they never fail a build on a time. On this machine the load generator, the');
+p('servers, Redis and PostgreSQL share the same cores (and other work ran on them at the same time): absolute');
+p('figures move between runs, so **compare ratios from one sitting** — every table below is from one sitting,');
+p('with configurations interleaved round by round, and each figure the median over rounds.');
+p();
+p('## Machine and versions');
+p();
+p('| | |');
+p('| --- | --- |');
+p(`| CPU | ${cpuModel} — ${cpus().length} cores |`);
+p(`| memory | ${f(totalmem() / 2 ** 30, 1)} GiB |`);
+p(`| load average (1/5/15 min) at start / at the end | ${loadBefore.map((x) => x.toFixed(2)).join(' / ')} — ${loadAfter.map((x) => x.toFixed(2)).join(' / ')} (other work shares this machine) |`);
+p(`| Node.js | ${process.version} |`);
+p(`| PostgreSQL | ${postgresVersion} (shared server, default durability: a commit per statement) |`);
+p(`| Redis | ${redisVersion} (private \`redis-server\` instances, no persistence) |`);
+p(`| oncely | @oncely/core ${version('packages/core/package.json')}, @oncely/express ${version('packages/express/package.json')}, @oncely/redis ${version('packages/redis/package.json')}, @oncely/postgres ${version('packages/postgres/package.json')} (built \`dist\`) |`);
+p(`| libraries | express ${dep('express')}, ioredis ${dep('ioredis')}, pg ${dep('pg')}, autocannon ${dep('autocannon')} |`);
+p();
+p('## Goals');
+p();
+const goalRow = (goal, figure, met) => p(`| ${goal} | ${figure} | ${met === undefined ? '–' : met ? 'met' : '**missed**'} |`);
+p('| goal | measured | |');
+p('| --- | --- | --- |');
+for (const [oncely, limit, label] of PAIRS) {
+  const [n, r, m] = ['new', 'replay', 'mixed'].map((w) => paired(oncely, limit, w));
+  goalRow(`oncely + ${label} ≥ 90% of its limit server's throughput`, `first requests ${pct(n)}, replays ${pct(r)}, mixed ${pct(m)}`, n === undefined ? undefined : n >= 0.9 && r >= 0.9 && m >= 0.9);
+}
+goalRow('core overhead ≤ 10 µs per request beyond the store', `first request ${f(core.overhead.us, 1)} µs (${f(coreFirst.us, 1)} µs lifecycle − ${f(core.results.at(-1).us, 1)} µs memoryStore create + update); replay ${f(coreReplay.us, 1)} µs in all`, core.overhead.us <= 10);
+for (const store of ['redis', 'postgres']) {
+  const rt = http.roundTrips[store] ?? {};
+  goalRow(`${store === 'redis' ? 'Redis' : 'Postgres'}: first request = 2 round trips, replay = 1`, `${rt['first request'] ?? '–'} and ${rt.replay ?? '–'}`, rt['first request'] === undefined ? undefined : rt['first request'] <= 2 && rt.replay <= 1);
+}
+for (const store of ['redis', 'postgres']) {
+  const s = scale[store];
+  if (!s) continue;
+  const worst = Math.max(s['create p99 ratio'], s['replay p99 ratio']);
+  goalRow(`${store === 'redis' ? 'Redis' : 'Postgres'}: p99 with ${largeLabel} records ≤ 1.2 × p99 with 1 thousand`, `first request ${s['create p99 ratio'].toFixed(2)}×, replay ${s['replay p99 ratio'].toFixed(2)}×`, worst <= 1.2);
+}
+p();
+p('## Core: the lifecycle on `memoryStore()`');
+p();
+p(`\`packages/core/bench/lifecycle.mjs\`: one request at a time in one process, ${core.samples} samples × ${f(core.ops)} requests after a warm-up, median (range over samples).`);
+p();
+p('| operation | µs/request | requests/s | sample range µs |');
+p('| --- | ---: | ---: | ---: |');
+for (const r of core.results) p(`| ${r.name} | ${f(r.us, 2)} | ${f(r.opsPerSec)} | ${r.spread} |`);
+p(`| **core overhead of a first request** (first request − store alone) | **${f(core.overhead.us, 2)}** | | |`);
+p();
+p('## HTTP: Express, autocannon in a separate process');
+p();
+p(`\`bench/http/run.mjs\`: one Express 5 app (\`POST /v1/charges\`, \`express.json()\` keeping the raw body, an account check, a handler answering 201 with a small JSON body and no I/O of its own) in one process per configuration; autocannon in the runner process, ${http.connections} connections, ${http.duration} s per configuration per round, ${http.rounds} rounds, the order of configurations reversed every other round (an oncely configuration and its limit server always run back to back). req/s, p50 and p99: median over rounds; ratios: the ratio within each round, median over rounds.`);
+p();
+p('- **bare**: the app without idempotency. **oncely**: `@oncely/express` `idempotency({ store, scope })` (Postgres: non-atomic mode).');
+p('- **limit**: the same app doing only the raw commands an ideal layer needs, without oncely. Redis: `SET key "in_progress" NX PX ttl GET` before the handler (claims, or returns the stored response for a replay — one round trip) and `SET key response PX ttl` after. Postgres: one `INSERT ... ON CONFLICT DO NOTHING RETURNING` (with a fallback `SELECT` of the stored row in the same statement, so a replay is one round trip) before and one `UPDATE` after, on a table of the store\'s shape.');
+p('- Redis with ioredis `enableAutoPipelining` off and on (rows say which). Postgres: `pg` Pool, max 16 connections.');
+p('- Workloads: **new** — every request a fresh `Idempotency-Key` (claim, handler, completion); **replay** — 16 keys completed beforehand, every request replays one; **mixed** — alternately a fresh key and a pooled one (50/50).');
+p();
+for (const workload of http.workloads) {
+  p(`### ${workload === 'new' ? 'All new keys (first requests)' : workload === 'replay' ? 'All replays' : 'Mixed 50/50'}`);
+  p();
+  p('| configuration | req/s | p50 ms | p99 ms | × bare | × its limit | req/s per round | errors |');
+  p('| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  for (const mode of http.modes) {
+    const r = R[mode][workload];
+    const limit = PAIRS.find(([o]) => o === mode)?.[1];
+    p(`| ${LABEL[mode] ?? mode} | ${f(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${mode === 'bare' ? '1.00' : ratio(paired(mode, 'bare', workload))} | ${limit ? ratio(paired(mode, limit, workload)) : ''} | ${r.rounds.map((x) => f(x)).join(', ')} | ${r.errors} |`);
+  }
+  p();
+}
+p('### Round trips per request, counted at the server');
+p();
+p(`${QUICK ? 50 : 200}` + ' sequential requests per line after the load. Redis: `INFO commandstats` of the private `redis-server` after `CONFIG RESETSTAT` — a script call (`EVALSHA`) is one round trip; the commands it runs inside Redis are listed apart. Postgres: statements sent through the pool, counted by wrapping `pg.Client#query` in the server process (each statement is one round trip and, at autocommit, one commit).');
+p();
+p('| configuration | first request | replay | commands inside Redis per first request / per replay |');
+p('| --- | ---: | ---: | --- |');
+const cmds = (o) => (o ? Object.entries(o).map(([k, v]) => `${k} ${v}`).join(', ') : '');
+for (const [mode, rt] of Object.entries(http.roundTrips)) p(`| ${LABEL[mode] ?? mode} | ${rt['first request']} | ${rt.replay} | ${mode.startsWith('redis') ? `${cmds(rt['first request commands'])} / ${cmds(rt['replay commands'])}` : ''} |`);
+p();
+p(`## Scale: 1 thousand vs ${largeLabel} live records`);
+p();
+p(`\`bench/scale/scale.mjs\`: the engine in one process, ${scale.concurrency} requests in flight, ${scale.rounds} rounds × ${f(scale.perRound)} requests per size and operation, small and large interleaved; p50/p99 over all rounds. Redis: two private \`redis-server\`s (autopipelining on), the large one loaded by a Lua loop with ${f(scale.redis?.dbsize?.large)} keys holding a real completed record's bytes (${scale.redis?.valueBytes} B) with an expiry, in ${f(scale.redis?.loadSeconds, 1)} s. Postgres: two tables of the store's schema, the large one loaded by \`INSERT ... SELECT generate_series\` with completed records encoded as the store writes them (sha256 ids, jsonb headers, bytea bodies), in ${f(scale.postgres?.loadSeconds, 1)} s, then \`ANALYZE\`.`);
+p();
+p('| store | records | first request p50 ms | first request p99 ms | replay p50 ms | replay p99 ms |');
+p('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const store of ['redis', 'postgres']) {
+  const s = scale[store];
+  if (!s) continue;
+  for (const size of ['small', 'large'])
+    p(`| ${store === 'redis' ? 'Redis' : 'Postgres'} | ${size === 'small' ? '1 thousand' : largeLabel} | ${ms(s[size].create.p50)} | ${ms(s[size].create.p99)} | ${ms(s[size].replay.p50)} | ${ms(s[size].replay.p99)} |`);
+  p(`| | **p99 ratio large/small** | | **${s['create p99 ratio'].toFixed(2)}×** | | **${s['replay p99 ratio'].toFixed(2)}×** |`);
+}
+p();
+if (scale.purge) {
+  const u = scale.purge;
+  p(`### Postgres: \`purgeExpired()\` of ${f(u.deleted)} expired rows while serving`);
+  p();
+  p(`A table holding ${f(u.deleted)} expired and 1 thousand live records; \`store.purgeExpired()\` (batches of ${u.batchSize}, each its own short statement) ran while ${scale.concurrency} claimers kept sending first requests to the same table.`);
+  p();
+  p('| | |');
+  p('| --- | ---: |');
+  p(`| purge duration | ${f(u.seconds, 1)} s (${f(u.rowsPerSecond)} rows/s) |`);
+  p(`| first request before the purge, p50 / p99 | ${ms(u.before.p50)} / ${ms(u.before.p99)} ms (${f(u.before.n)} requests) |`);
+  p(`| first request during the purge, p50 / p99 / max | ${ms(u.during.p50)} / ${ms(u.during.p99)} / ${ms(u.during.max)} ms (${f(u.during.n)} requests) |`);
+  p();
+}
+p(readFileSync(new URL('./bench-notes.md', import.meta.url), 'utf8').trim());
+p();
+writeFileSync('docs/benchmarks.md', `${lines.join('\n')}\n`);
+console.log(`\nwrote docs/benchmarks.md — ${f(elapsed)} s in all`);
