@@ -7,18 +7,16 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { build } from 'tsup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BundledChild, bundleChild } from '../../../vitest.child';
 import type { ChildMessage, CrashStep } from './crash/child';
 import { DATABASE_URL, createTable, testPool, uniqueTable } from './support/db';
 import { sleep } from './support/http';
 
 const LEASE_MS = 500;
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
-const outDir = here(`../node_modules/.cache/oncely-crash-${randomBytes(4).toString('hex')}`);
-const childScript = `${outDir}/child.mjs`;
+let bundle: BundledChild | undefined;
 
 const admin = testPool({ max: 2 });
 const table = uniqueTable('crash');
@@ -27,25 +25,7 @@ let dropTable: () => Promise<void> = async () => undefined;
 
 beforeAll(async () => {
   // The child runs the current sources: bundled here (pg stays external, resolved from this package).
-  await build({
-    entry: { child: here('./crash/child.ts') },
-    outDir,
-    format: ['esm'],
-    outExtension: () => ({ js: '.mjs' }),
-    platform: 'node',
-    target: 'node20',
-    splitting: false,
-    sourcemap: false,
-    dts: false,
-    clean: false,
-    silent: true,
-    config: false,
-    external: ['pg'],
-    noExternal: [/^@oncely\//],
-    esbuildOptions(options) {
-      options.alias = { '@oncely/core': here('../../core/src/index.ts'), '@oncely/postgres': here('../src/index.ts') };
-    },
-  });
+  bundle = await bundleChild(here('./crash/child.ts'), here('..'), ['pg']);
   dropTable = await createTable(admin, table);
   await admin.query(`CREATE TABLE "${charges}" (id serial PRIMARY KEY, idempotency_key text NOT NULL, charge_id text NOT NULL, pid integer NOT NULL)`);
 });
@@ -54,7 +34,7 @@ afterAll(async () => {
   await dropTable();
   await admin.query(`DROP TABLE IF EXISTS "${charges}"`);
   await admin.end();
-  rmSync(outDir, { recursive: true, force: true });
+  bundle?.remove();
 });
 
 interface ChildAnswer {
@@ -71,7 +51,7 @@ type RunResult =
 /** Runs one request for `key` in a child; SIGKILLs it right after it reports `crashAt`. */
 function runChild(key: string, crashAt?: CrashStep, mode: 'atomic' | 'plain' = 'atomic'): Promise<RunResult> {
   return new Promise<RunResult>((resolve, reject) => {
-    const child: ChildProcess = fork(childScript, [], {
+    const child: ChildProcess = fork(bundle!.script, [], {
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, DATABASE_URL, ONCELY_TABLE: table, ONCELY_CHARGES: charges, ONCELY_KEY: key, ONCELY_LEASE_MS: String(LEASE_MS), ONCELY_MODE: mode },

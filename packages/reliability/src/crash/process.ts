@@ -4,11 +4,8 @@
  * a fresh one each time. The URL moves with each restart (ephemeral port); clients read `url`.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { build } from 'tsup';
-import { shared } from '../../../../vitest.shared';
+import { type BundledChild, bundleChild } from '../../../../vitest.child';
 import type { KillPoint } from './app';
 import type { GoMessage, ServerMessage } from './server';
 
@@ -18,29 +15,8 @@ const KILLED = Symbol('killed');
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 /** Bundle `server.ts` with the workspace sources of every `@oncely/*` package; returns the script and a cleanup. */
-export async function buildCrashServer(): Promise<{ script: string; remove: () => void }> {
-  const outDir = here(`../../node_modules/.cache/oncely-crash-${randomBytes(4).toString('hex')}`);
-  const alias = (shared.resolve?.alias ?? {}) as Record<string, string>;
-  await build({
-    entry: { server: here('./server.ts') },
-    outDir,
-    format: ['esm'],
-    outExtension: () => ({ js: '.mjs' }),
-    platform: 'node',
-    target: 'node20',
-    splitting: false,
-    sourcemap: false,
-    dts: false,
-    clean: false,
-    silent: true,
-    config: false,
-    external: ['pg', 'ioredis', 'express', '@aws-sdk/client-dynamodb', 'mongodb'],
-    noExternal: [/^@oncely\//],
-    esbuildOptions(options) {
-      options.alias = alias;
-    },
-  });
-  return { script: `${outDir}/server.mjs`, remove: () => rmSync(outDir, { recursive: true, force: true }) };
+export function buildCrashServer(): Promise<BundledChild> {
+  return bundleChild(here('./server.ts'), here('../..'), ['pg', 'ioredis', 'express', '@aws-sdk/client-dynamodb', 'mongodb']);
 }
 
 /** One SIGKILL: where (a kill point, or `random` for {@link CrashServer.killNow}), on which key (if known), and when (epoch ms). */
