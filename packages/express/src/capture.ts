@@ -1,5 +1,5 @@
 import { type CapturedResponse, headerEntries, type HttpResponse } from '@oncely/core';
-import { OutgoingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { IncomingMessage, OutgoingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { render } from './render';
 
 /** What the middleware does once the handler has ended its response (or failed). */
@@ -121,6 +121,40 @@ function prototypeHooks(): Hooked | undefined {
   return real;
 }
 
+const CONTEXT_ACCESSOR = Symbol.for('@oncely/express.requestContext');
+
+/**
+ * Make `req.idempotency` the context of `req`'s capture. On a Node request this adds no property to
+ * `req`: an accessor added once to `IncomingMessage.prototype` reads it from {@link CAPTURES} (after
+ * Express has swapped a request's prototype, adding a property to it costs a copy of its shape and
+ * of its property store, ≈ 1.1 KB of garbage per request). A value assigned to `req.idempotency`
+ * (by the application, or on a request of another kind) is an own property, as before.
+ */
+export function exposeContext(req: object, context: unknown): void {
+  if (req instanceof IncomingMessage && contextAccessor() && !Object.prototype.hasOwnProperty.call(req, 'idempotency')) return;
+  (req as { idempotency?: unknown }).idempotency = context;
+}
+
+function contextAccessor(): boolean {
+  const proto = IncomingMessage.prototype as IncomingMessage & { [CONTEXT_ACCESSOR]?: true };
+  if (proto[CONTEXT_ACCESSOR]) return true;
+  if (Object.prototype.hasOwnProperty.call(proto, 'idempotency')) return false;
+  Object.defineProperties(proto, {
+    idempotency: {
+      configurable: true,
+      enumerable: false,
+      get(this: object): unknown {
+        return CAPTURES.get(this)?.context;
+      },
+      set(this: object, value: unknown) {
+        Object.defineProperty(this, 'idempotency', { configurable: true, enumerable: true, writable: true, value });
+      },
+    },
+    [CONTEXT_ACCESSOR]: { value: true },
+  });
+  return true;
+}
+
 /** One `close` listener for every captured response (a response closes once). */
 function onClose(this: object): void {
   PROTOTYPE_CAPTURES.get(this)?.closed();
@@ -163,6 +197,8 @@ export class ResponseCapture {
     private readonly res: ServerResponse,
     private readonly maxBodyBytes: number,
     private readonly hooks: CaptureHooks,
+    /** What `req.idempotency` reads (see {@link exposeContext}). */
+    readonly context: unknown = undefined,
   ) {
     const real = res instanceof ServerResponse ? prototypeHooks() : undefined;
     // Already captured (oncely guards this route twice) or wrapped by a middleware before oncely: wrap

@@ -1,7 +1,6 @@
 import { createIdempotency, DEFAULT_MAX_BODY_BYTES, type IdempotencyOptions, scopeOption } from '@oncely/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { ResponseCapture } from './capture';
-import { type IdempotencyContext } from './context';
+import { exposeContext, ResponseCapture } from './capture';
 import { render } from './render';
 import { idempotentRequest } from './request';
 import type { Scope } from './scope';
@@ -54,8 +53,8 @@ export function idempotency<Tx = unknown>(options: ExpressIdempotencyOptions<Tx>
       if (decision.action === 'pass') return next();
       if (decision.action === 'respond') return render(res, decision.response);
       const { execution } = decision;
-      new ResponseCapture(req, res, maxBodyBytes, execution);
-      req.idempotency = execution.context as IdempotencyContext;
+      new ResponseCapture(req, res, maxBodyBytes, execution, execution.context);
+      exposeContext(req, execution.context);
       next();
     }, next);
   };

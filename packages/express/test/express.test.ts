@@ -539,6 +539,39 @@ for (const [name, express] of [
       );
     });
 
+    it('req.idempotency adds no own property to req, and still replaces a value set before oncely', async () => {
+      const seen: [boolean, string | undefined][] = [];
+      await withApp(
+        express,
+        (app) => {
+          app.post('/own', guard(), (req, res) => {
+            seen.push([Object.prototype.hasOwnProperty.call(req, 'idempotency'), req.idempotency?.key]);
+            res.json({ ok: true });
+          });
+          app.post(
+            '/preset',
+            (req, _res, next) => {
+              (req as { idempotency?: unknown }).idempotency = 'preset';
+              next();
+            },
+            guard(),
+            (req, res) => {
+              seen.push([Object.prototype.hasOwnProperty.call(req, 'idempotency'), req.idempotency?.key]);
+              res.json({ ok: true });
+            },
+          );
+        },
+        async (url) => {
+          await send(url, '/own', { key: 'k-own' });
+          await send(url, '/preset', { key: 'k-preset' });
+          expect(seen).toEqual([
+            [false, 'k-own'],
+            [true, 'k-preset'],
+          ]);
+        },
+      );
+    });
+
     it('emits one event per decision through onEvent', async () => {
       const events: IdempotencyEvent[] = [];
       await withApp(
