@@ -154,6 +154,11 @@ function storeFailure(settings: CoreSettings, trace: Trace, operation: string, e
   return { kind: 'rejected', error: new StoreUnavailableError(undefined, { cause: error, ...(hint === undefined ? {} : { retryAfterSeconds: hint }) }) };
 }
 
+/** The system clock's renewal timer callback (one function for every execution: no closure per request). */
+function renewalDue(execution: Execution): void {
+  execution.renewalDue();
+}
+
 /** Reason given when the heartbeat stops: a plain value, so no DOMException (and stack) per request. */
 const SETTLED = Symbol('oncely.settled');
 
@@ -174,9 +179,9 @@ export class Execution {
   private stopped = false;
   /** Wakes an injected clock's sleep when the heartbeat stops; created only for injected clocks. */
   private stopRenewing: AbortController | null = null;
-  /** The system clock's pending renewal: a bare timer, cheaper than an AbortSignal per request. */
+  /** The system clock's next renewal: a bare timer (no promise, closure or AbortSignal per request). */
   private renewalTimer: ReturnType<typeof setTimeout> | null = null;
-  private wakeRenewal: (() => void) | null = null;
+  /** An injected clock's renewal loop, or the system clock's renewal in flight: what `settle` waits for. */
   private renewing: Promise<void> | null = null;
   private settled = false;
   private handlerStartedAt: number;
@@ -266,9 +271,50 @@ export class Execution {
       }
     }
     this.handlerStartedAt = this.settings.clock.now();
-    if (this.record && this.settings.heartbeat) this.renewing = this.renew();
+    if (this.record && this.settings.heartbeat) {
+      if (this.settings.clock === systemClock) this.scheduleRenewal();
+      else this.renewing = this.renew();
+    }
   }
 
+  /**
+   * The system clock's heartbeat: a timer every `leaseMs / 3`, cleared when the execution settles;
+   * only a renewal actually in flight is a promise (which `settle` waits for). An async loop sleeping
+   * on a promise per renewal cost a suspended frame, a promise and a closure per request, and a few
+   * microtask hops at settle time.
+   */
+  private scheduleRenewal(): void {
+    this.renewalTimer = setTimeout(renewalDue, Math.max(0, this.settings.leaseMs / 3), this);
+  }
+
+  /** @internal The renewal timer fired. */
+  renewalDue(): void {
+    this.renewalTimer = null;
+    if (this.stopped || !this.record) return;
+    this.renewing = this.renewOnce(this.record);
+  }
+
+  private async renewOnce(current: InProgressRecord): Promise<void> {
+    const { clock, leaseMs, store } = this.settings;
+    const now = clock.now();
+    const next: InProgressRecord = { ...current, leaseUntil: now + leaseMs, expiresAt: Math.max(current.expiresAt, now + leaseMs) };
+    let renewed: boolean;
+    try {
+      renewed = await store.update(current.id, current.token, next);
+    } catch (error) {
+      this.trace.emit('store_error', { detail: 'heartbeat', error });
+      if (!this.stopped) this.scheduleRenewal();
+      return;
+    }
+    if (!renewed) {
+      this.markLost();
+      return;
+    }
+    this.record = next;
+    if (!this.stopped) this.scheduleRenewal();
+  }
+
+  /** An injected clock's heartbeat: sleeps on `clock.sleep` with an abort signal, as such clocks expect. */
   private async renew(): Promise<void> {
     const { clock, leaseMs, store } = this.settings;
     while (!this.stopped && this.record) {
@@ -293,30 +339,33 @@ export class Execution {
   }
 
   /**
-   * Sleep until the next renewal, or until the heartbeat stops. On the system clock a plain timer
-   * (cleared on stop) does it; an AbortController per request cost about a fifth of a first
-   * request's CPU on memoryStore(). Injected clocks get the abort signal their `sleep` expects.
+   * Sleep until the next renewal, or until the heartbeat stops (injected clocks only; the system
+   * clock's heartbeat is {@link scheduleRenewal}'s timer).
    */
   private untilNextRenewal(clock: CoreSettings['clock'], ms: number): Promise<void> {
-    if (clock === systemClock) {
-      return new Promise<void>((resolve) => {
-        this.wakeRenewal = resolve;
-        this.renewalTimer = setTimeout(resolve, Math.max(0, ms));
-      });
-    }
     this.stopRenewing ??= new AbortController();
     return clock.sleep(ms, this.stopRenewing.signal);
   }
 
-  /** Stop the heartbeat and wait for a renewal in flight, so it can never land after the outcome. */
-  private async settle(): Promise<boolean> {
+  /**
+   * Stop the heartbeat and wait for a renewal in flight, so it can never land after the outcome.
+   * Whether the execution still owns its claim: at once when no renewal is in flight (the usual
+   * case), else once it has landed.
+   */
+  private settle(): boolean | Promise<boolean> {
     if (this.settled) throw new Error('oncely: an execution completes or releases exactly once.');
     this.settled = true;
     this.stopped = true;
-    if (this.renewalTimer !== null) clearTimeout(this.renewalTimer);
-    this.wakeRenewal?.();
+    if (this.renewalTimer !== null) {
+      clearTimeout(this.renewalTimer);
+      this.renewalTimer = null;
+    }
     this.stopRenewing?.abort(SETTLED);
-    await this.renewing;
+    if (this.renewing) return this.renewing.then(() => this.owns());
+    return this.owns();
+  }
+
+  private owns(): boolean {
     return this.record !== null && !this.leaseLost;
   }
 
@@ -334,13 +383,17 @@ export class Execution {
    * finds its own completion already written succeeds); a payload the store refuses as too large
    * is stored without it (CONTRACT §6).
    */
-  async complete(payload: CompletionPayload, status?: number): Promise<CompletionOutcome> {
+  complete(payload: CompletionPayload, status?: number): Promise<CompletionOutcome> {
     const handlerMs = this.settings.clock.now() - this.handlerStartedAt;
-    const outcome = await this.completeOnce(payload, status, handlerMs);
-    if (outcome !== 'unprotected') {
-      this.emitSettled(outcome === 'rolled_back' && this.leaseLost ? 'lease_lost' : outcome, handlerMs, status, this.failure);
-    }
-    return outcome;
+    const completing = this.completeOnce(payload, status, handlerMs);
+    // Without an `onLifecycle` listener there is no `settled` marker to emit: no extra async layer.
+    if (!this.trace.hears('settled')) return completing;
+    return completing.then((outcome) => {
+      if (outcome !== 'unprotected') {
+        this.emitSettled(outcome === 'rolled_back' && this.leaseLost ? 'lease_lost' : outcome, handlerMs, status, this.failure);
+      }
+      return outcome;
+    });
   }
 
   /** The `settled` marker of a protected execution (see {@link IdempotencyLifecycle}). */
@@ -357,7 +410,8 @@ export class Execution {
   }
 
   private async completeOnce(payload: CompletionPayload, status: number | undefined, handlerMs: number): Promise<CompletionOutcome> {
-    if (!(await this.settle())) {
+    const owned = this.settle();
+    if (!(owned === true || (owned !== false && (await owned)))) {
       await this.transaction?.rollback();
       if (!this.record) return 'unprotected';
       return this.transaction ? 'rolled_back' : 'lease_lost';
@@ -451,7 +505,8 @@ export class Execution {
    */
   async release(reason: { readonly error?: unknown; readonly status?: number } = {}): Promise<void> {
     const handlerMs = this.settings.clock.now() - this.handlerStartedAt;
-    if (!(await this.settle())) {
+    const owned = this.settle();
+    if (!(owned === true || (owned !== false && (await owned)))) {
       await this.transaction?.rollback();
       if (this.record) this.emitSettled('lease_lost', handlerMs, reason.status, reason.error);
       return;
