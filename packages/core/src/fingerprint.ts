@@ -1,6 +1,6 @@
 import { utf8 } from './bytes';
 import { canonicalJson } from './canonical-json';
-import { framedSha256Hex, sha256Hex } from './hash';
+import { framedSha256HexNow, sha256Hex } from './hash';
 import { headerValue, type RequestHeaders } from './headers';
 
 /** What a binding knows about a request, for fingerprinting (CONTRACT §4). */
@@ -56,17 +56,29 @@ export const FINGERPRINT_VERSION = 'v1';
  * ```
  */
 export async function fingerprint(request: RequestFacts, option: FingerprintOption = {}): Promise<string> {
+  return fingerprintNow(request, option);
+}
+
+/**
+ * {@link fingerprint}, returned as a string when it can be computed at once (v1 of a body up to
+ * 64 KiB: the usual case, no promise or async frame per request), else as a promise. May throw.
+ * @internal
+ */
+export function fingerprintNow(request: RequestFacts, option: FingerprintOption): string | Promise<string> {
   if (option === false) return '';
-  if (typeof option === 'function') {
-    const custom = await option(request);
-    return `custom:${await sha256Hex(typeof custom === 'string' ? utf8(custom) : custom)}`;
-  }
+  if (typeof option === 'function') return customFingerprint(request, option);
   const [kind, body] = bodyForHash(request, option.excludeJsonPaths ?? []);
   const fields: (string | Uint8Array)[] = [FINGERPRINT_VERSION, request.method.toUpperCase(), normalizeUrl(request.url), kind, body];
   for (const name of option.includeHeaders ?? []) {
     fields.push(name.toLowerCase(), headerValue(request.headers, name) ?? '');
   }
-  return `${FINGERPRINT_VERSION}:${await framedSha256Hex(fields)}`;
+  const hashed = framedSha256HexNow(fields);
+  return typeof hashed === 'string' ? `${FINGERPRINT_VERSION}:${hashed}` : hashed.then((hex) => `${FINGERPRINT_VERSION}:${hex}`);
+}
+
+async function customFingerprint(request: RequestFacts, option: (request: RequestFacts) => string | Uint8Array | Promise<string | Uint8Array>): Promise<string> {
+  const custom = await option(request);
+  return `custom:${await sha256Hex(typeof custom === 'string' ? utf8(custom) : custom)}`;
 }
 
 /**

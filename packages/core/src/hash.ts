@@ -117,10 +117,22 @@ export function sha256HexSync(data: Uint8Array): string {
  * without building it when the runtime has a native SHA-256. Large inputs go to Web Crypto.
  */
 export async function framedSha256Hex(fields: Fields): Promise<string> {
+  return framedSha256HexNow(fields);
+}
+
+/**
+ * {@link framedSha256Hex}, returned as a string when the fields are small enough to hash at once
+ * (the usual case: no promise, no async frame), else as a promise.
+ */
+export function framedSha256HexNow(fields: Fields): string | Promise<string> {
   const lengths = byteLengths(fields);
   let total = 0;
   for (const length of lengths) total += length;
   if (total <= SYNC_HASH_LIMIT) return framedHex(fields, lengths);
+  return largeFramedSha256Hex(fields);
+}
+
+async function largeFramedSha256Hex(fields: Fields): Promise<string> {
   return toHex(new Uint8Array(await subtle().digest('SHA-256', frame(fields) as Uint8Array<ArrayBuffer>)));
 }
 

@@ -82,7 +82,9 @@ export type HeaderMap = Readonly<Record<string, string | number | readonly strin
 /** A header map as `[name, value]` pairs; a repeated header becomes one pair per value. */
 export function headerEntries(headers: HeaderMap): HeaderEntry[] {
   const entries: HeaderEntry[] = [];
-  for (const [name, value] of Object.entries(headers)) {
+  // Keys, not Object.entries: no [name, value] array per header to throw away.
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
     if (value === undefined) continue;
     if (typeof value === 'object') for (const item of value) entries.push([name, String(item)]);
     else entries.push([name, String(value)]);

@@ -7,7 +7,7 @@ import {
   ResponseNotStoredError,
   StoreUnavailableError,
 } from './errors';
-import { fingerprint, type FingerprintOption, type RequestFacts } from './fingerprint';
+import { type FingerprintOption, fingerprintNow, type RequestFacts } from './fingerprint';
 import { pickHeaders, replayedHeaderFilter } from './headers';
 import { headerKey, type KeySource } from './key-source';
 import { type ExecutionContext, HandlerContext } from './context';
@@ -139,7 +139,9 @@ export function createIdempotency<Tx = unknown>(options: IdempotencyOptions<Tx>)
 
   async function begin(request: IdempotentRequest): Promise<Decision<Tx>> {
     if (!methods.has(request.method.toUpperCase())) return { action: 'pass' };
-    const raw = await keySource(request);
+    // A key and a fingerprint computed at once are not awaited: each await is a promise and a suspended frame.
+    const keyed = keySource(request);
+    const raw = typeof keyed === 'string' || keyed === undefined ? keyed : await keyed;
     if (raw === undefined || raw === '') return required ? reject(new MissingKeyError()) : { action: 'pass' };
     let key: string;
     try {
@@ -147,7 +149,9 @@ export function createIdempotency<Tx = unknown>(options: IdempotencyOptions<Tx>)
     } catch (error) {
       return reject(isIdempotencyError(error) ? error : new InvalidKeyError('The idempotency key is invalid.', { cause: error }));
     }
-    const target = resolveTarget(settings, request.scope, key, await fingerprint(request, fingerprintOption));
+    const scope = request.scope;
+    const computed = fingerprintNow(request, fingerprintOption);
+    const target = resolveTarget(settings, scope, key, typeof computed === 'string' ? computed : await computed);
     const trace = new Trace(settings, target);
     const acquired = await acquire(settings, trace);
     switch (acquired.kind) {

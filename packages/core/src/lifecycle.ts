@@ -295,6 +295,21 @@ export class Execution {
   }
 
   private async renewOnce(current: InProgressRecord): Promise<void> {
+    if ((await this.renewLease(current)) && !this.stopped) this.scheduleRenewal();
+  }
+
+  /** An injected clock's heartbeat: sleeps on `clock.sleep` with an abort signal, as such clocks expect. */
+  private async renew(): Promise<void> {
+    const { clock, leaseMs } = this.settings;
+    while (!this.stopped && this.record) {
+      await this.untilNextRenewal(clock, leaseMs / 3);
+      if (this.stopped) return;
+      if (!(await this.renewLease(this.record))) return;
+    }
+  }
+
+  /** One renewal of the claim's lease. False once the lease is lost (a store error is reported, and renewing goes on). */
+  private async renewLease(current: InProgressRecord): Promise<boolean> {
     const { clock, leaseMs, store } = this.settings;
     const now = clock.now();
     const next: InProgressRecord = { ...current, leaseUntil: now + leaseMs, expiresAt: Math.max(current.expiresAt, now + leaseMs) };
@@ -303,39 +318,14 @@ export class Execution {
       renewed = await store.update(current.id, current.token, next);
     } catch (error) {
       this.trace.emit('store_error', { detail: 'heartbeat', error });
-      if (!this.stopped) this.scheduleRenewal();
-      return;
+      return true;
     }
     if (!renewed) {
       this.markLost();
-      return;
+      return false;
     }
     this.record = next;
-    if (!this.stopped) this.scheduleRenewal();
-  }
-
-  /** An injected clock's heartbeat: sleeps on `clock.sleep` with an abort signal, as such clocks expect. */
-  private async renew(): Promise<void> {
-    const { clock, leaseMs, store } = this.settings;
-    while (!this.stopped && this.record) {
-      await this.untilNextRenewal(clock, leaseMs / 3);
-      if (this.stopped) return;
-      const now = clock.now();
-      const current: InProgressRecord = this.record;
-      const next: InProgressRecord = { ...current, leaseUntil: now + leaseMs, expiresAt: Math.max(current.expiresAt, now + leaseMs) };
-      let renewed: boolean;
-      try {
-        renewed = await store.update(current.id, current.token, next);
-      } catch (error) {
-        this.trace.emit('store_error', { detail: 'heartbeat', error });
-        continue;
-      }
-      if (!renewed) {
-        this.markLost();
-        return;
-      }
-      this.record = next;
-    }
+    return true;
   }
 
   /**
@@ -552,7 +542,7 @@ export class Execution {
  * `now + ttlMs`. The one place a completion is built (executions and `createAdmin().complete`).
  */
 export function completedRecord(claim: InProgressRecord, token: string, payload: CompletionPayload, now: number, ttlMs: number): CompletedRecord {
-  return {
+  const record: { -readonly [K in keyof CompletedRecord]: CompletedRecord[K] } = {
     id: claim.id,
     key: claim.key,
     scope: claim.scope,
@@ -562,8 +552,11 @@ export function completedRecord(claim: InProgressRecord, token: string, payload:
     state: 'completed',
     completedAt: now,
     expiresAt: now + ttlMs,
-    ...('response' in payload ? { response: payload.response } : 'result' in payload ? { result: payload.result } : {}),
   };
+  // Assigned, not spread from a temporary object.
+  if ('response' in payload) record.response = payload.response;
+  else if ('result' in payload) record.result = payload.result;
+  return record;
 }
 
 function withoutContent(payload: CompletionPayload): CompletionPayload {
