@@ -144,7 +144,7 @@ function contextAccessor(): boolean {
       configurable: true,
       enumerable: false,
       get(this: object): unknown {
-        return CAPTURES.get(this)?.context;
+        return captureOf(this)?.context;
       },
       set(this: object, value: unknown) {
         Object.defineProperty(this, 'idempotency', { configurable: true, enumerable: true, writable: true, value });
@@ -160,9 +160,21 @@ function onClose(this: object): void {
   PROTOTYPE_CAPTURES.get(this)?.closed();
 }
 
-/** The capture of `req`'s response, if oncely is executing it. */
+/**
+ * The capture of `req`'s response, if oncely is executing it: found through `req.res` (Express links
+ * every request to its response), else through `req` itself.
+ */
 export function captureOf(req: object): ResponseCapture | undefined {
-  return CAPTURES.get(req);
+  const capture = CAPTURES.get(req);
+  if (capture) return capture;
+  const res = (req as { res?: unknown }).res;
+  return typeof res === 'object' && res !== null ? CAPTURES.get(res) : undefined;
+}
+
+/** Whether something has wrapped one of `res`'s members on the instance. */
+function wrappedOnInstance(res: object): boolean {
+  const own = Object.prototype.hasOwnProperty;
+  return own.call(res, 'writeHead') || own.call(res, 'write') || own.call(res, 'end') || own.call(res, 'flushHeaders');
 }
 
 /**
@@ -189,7 +201,8 @@ export class ResponseCapture {
   private headWritten = false;
   private failure: { readonly error: unknown } | undefined;
   private endCallback: Callback | undefined;
-  private readonly headersBefore: OutgoingHttpHeaders;
+  /** The headers set before the handler ran, restored under a replacement (atomic mode only). */
+  private readonly headersBefore: OutgoingHttpHeaders | undefined;
   private readonly original: Hooked;
 
   constructor(
@@ -199,14 +212,17 @@ export class ResponseCapture {
     private readonly hooks: CaptureHooks,
     /** What `req.idempotency` reads (see {@link exposeContext}). */
     readonly context: unknown = undefined,
+    /** Whether `finish` may answer with a replacement (atomic mode): then the headers set before are kept to restore. */
+    replaceable = true,
   ) {
     const real = res instanceof ServerResponse ? prototypeHooks() : undefined;
     // Already captured (oncely guards this route twice) or wrapped by a middleware before oncely: wrap
     // the instance, outermost, as that middleware would see the handler's output.
-    const wrapped = CAPTURES.has(res) || (['writeHead', 'write', 'end', 'flushHeaders'] as const).some((name) => Object.prototype.hasOwnProperty.call(res, name));
-    CAPTURES.set(req, this);
+    const wrapped = CAPTURES.has(res) || wrappedOnInstance(res);
+    // Found through `req.res` when Express has linked them (one WeakMap entry fewer per request).
+    if ((req as { res?: unknown }).res !== res) CAPTURES.set(req, this);
     CAPTURES.set(res, this);
-    this.headersBefore = res.getHeaders();
+    this.headersBefore = replaceable ? res.getHeaders() : undefined;
     if (real && !wrapped) {
       // Nothing has wrapped this response yet: the prototype's hooks capture it, and Node's own members send it.
       PROTOTYPE_CAPTURES.set(res, this);
@@ -376,7 +392,7 @@ export class ResponseCapture {
       res.destroy(new Error('oncely: the response was already streaming when its outcome was rolled back.'));
     } else {
       for (const name of res.getHeaderNames()) res.removeHeader(name);
-      for (const [name, value] of Object.entries(this.headersBefore)) if (value !== undefined) res.setHeader(name, value);
+      for (const [name, value] of Object.entries(this.headersBefore ?? {})) if (value !== undefined) res.setHeader(name, value);
       res.statusMessage = '';
       render(res, replacement, callback);
     }
