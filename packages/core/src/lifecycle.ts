@@ -96,7 +96,8 @@ export async function acquire(settings: CoreSettings, trace: Trace): Promise<Acq
       // The twin released the key (or it expired) while we waited: it is free, claim it — even
       // when the deadline has just passed, rather than answer 409 for a key nobody holds.
       if (vanished) continue;
-      return conflict(trace, new InProgressError(retryAfterSeconds(verdict.record.leaseUntil, clock.now()), { record: verdict.record }));
+      const retryAfter = retryAfterSeconds(verdict.record.leaseUntil, clock.now());
+      return conflict(trace, withoutStack(() => new InProgressError(retryAfter, { record: verdict.record })));
     }
     if (verdict.action === 'expired') {
       const taken = await takeOver(settings, trace, verdict.record);
@@ -136,6 +137,22 @@ async function takeOver(settings: CoreSettings, trace: Trace, stale: InProgressR
   if (!replaced) return null;
   trace.emit('takeover');
   return { kind: 'claimed', execution: new Execution(settings, trace, next, 'takeover') };
+}
+
+/**
+ * Build a 409's error without capturing a stack trace: a conflict is an answer to the client, not a
+ * fault in the program, and the stack was a large part of the conflict path's CPU. (`Error.stackTraceLimit`
+ * is honoured by V8 and JavaScriptCore; elsewhere setting it changes nothing.)
+ */
+function withoutStack<T>(build: () => T): T {
+  const errorClass = Error as { stackTraceLimit?: number | undefined };
+  const limit = errorClass.stackTraceLimit;
+  errorClass.stackTraceLimit = 0;
+  try {
+    return build();
+  } finally {
+    errorClass.stackTraceLimit = limit;
+  }
 }
 
 function conflict(trace: Trace, error: IdempotencyError, detail = 'in_progress'): Acquisition {
