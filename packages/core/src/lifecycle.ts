@@ -418,7 +418,7 @@ export class Execution {
 
   private async completeOnce(payload: CompletionPayload, status: number | undefined, handlerMs: number): Promise<CompletionOutcome> {
     const owned = this.settle();
-    if (!(owned === true || (owned !== false && (await owned)))) {
+    if (!(typeof owned === 'boolean' ? owned : await owned)) {
       await this.transaction?.rollback();
       if (!this.record) return 'unprotected';
       return this.transaction ? 'rolled_back' : 'lease_lost';
@@ -513,7 +513,7 @@ export class Execution {
   async release(reason: { readonly error?: unknown; readonly status?: number } = {}): Promise<void> {
     const handlerMs = this.settings.clock.now() - this.handlerStartedAt;
     const owned = this.settle();
-    if (!(owned === true || (owned !== false && (await owned)))) {
+    if (!(typeof owned === 'boolean' ? owned : await owned)) {
       await this.transaction?.rollback();
       if (this.record) this.emitSettled('lease_lost', handlerMs, reason.status, reason.error);
       return;

@@ -201,8 +201,8 @@ export class ResponseCapture {
   private headWritten = false;
   private failure: { readonly error: unknown } | undefined;
   private endCallback: Callback | undefined;
-  /** The headers set before the handler ran, restored under a replacement (atomic mode only). */
-  private readonly headersBefore: OutgoingHttpHeaders | undefined;
+  /** The headers set before the handler ran, restored under a replacement (a rolled-back completion). */
+  private readonly headersBefore: OutgoingHttpHeaders;
   private readonly original: Hooked;
 
   constructor(
@@ -212,8 +212,6 @@ export class ResponseCapture {
     private readonly hooks: CaptureHooks,
     /** What `req.idempotency` reads (see {@link exposeContext}). */
     readonly context: unknown = undefined,
-    /** Whether `finish` may answer with a replacement (atomic mode): then the headers set before are kept to restore. */
-    replaceable = true,
   ) {
     const real = res instanceof ServerResponse ? prototypeHooks() : undefined;
     // Already captured (oncely guards this route twice) or wrapped by a middleware before oncely: wrap
@@ -222,7 +220,7 @@ export class ResponseCapture {
     // Found through `req.res` when Express has linked them (one WeakMap entry fewer per request).
     if ((req as { res?: unknown }).res !== res) CAPTURES.set(req, this);
     CAPTURES.set(res, this);
-    this.headersBefore = replaceable ? res.getHeaders() : undefined;
+    this.headersBefore = res.getHeaders();
     if (real && !wrapped) {
       // Nothing has wrapped this response yet: the prototype's hooks capture it, and Node's own members send it.
       PROTOTYPE_CAPTURES.set(res, this);
@@ -392,7 +390,7 @@ export class ResponseCapture {
       res.destroy(new Error('oncely: the response was already streaming when its outcome was rolled back.'));
     } else {
       for (const name of res.getHeaderNames()) res.removeHeader(name);
-      for (const [name, value] of Object.entries(this.headersBefore ?? {})) if (value !== undefined) res.setHeader(name, value);
+      for (const [name, value] of Object.entries(this.headersBefore)) if (value !== undefined) res.setHeader(name, value);
       res.statusMessage = '';
       render(res, replacement, callback);
     }

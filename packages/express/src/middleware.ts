@@ -47,15 +47,13 @@ export function idempotency<Tx = unknown>(options: ExpressIdempotencyOptions<Tx>
   const scope = scopeOption((options as Partial<ExpressIdempotencyOptions<Tx>>).scope);
   const engine = createIdempotency<Tx>(options);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  // Only atomic mode can answer a finished response with a replacement (a rolled-back completion).
-  const replaceable = options.atomic === true;
 
   return function idempotency(req: Request, res: Response, next: NextFunction): void {
     engine.begin(idempotentRequest(req, scope)).then((decision) => {
       if (decision.action === 'pass') return next();
       if (decision.action === 'respond') return render(res, decision.response);
       const { execution } = decision;
-      new ResponseCapture(req, res, maxBodyBytes, execution, execution.context, replaceable);
+      new ResponseCapture(req, res, maxBodyBytes, execution, execution.context);
       exposeContext(req, execution.context);
       next();
     }, next);
